@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/rehabgw/rehabgw/internal/testenv"
 )
 
 func repo() string {
@@ -47,6 +50,13 @@ func TestOfflineContract(t *testing.T) {
 			}
 			if code, out, e := gwctl(t, "verify", "--trust", pki("ca.crt"), dir); code != 0 || !strings.Contains(out, "verified") {
 				t.Fatalf("verify: %d %s %s", code, out, e)
+			}
+			// An independent verifier accepts what gwctl sign made.
+			xmlsec := testenv.RequireTool(t, "xmlsec1")
+			out, err := exec.Command(xmlsec, "--verify", "--enabled-key-data", "x509", "--trusted-pem", pki("ca.crt"),
+				"--id-attr:ID", "urn:rehabgw:manifest:v1:Manifest", filepath.Join(dir, "manifest.xml")).CombinedOutput()
+			if err != nil {
+				t.Fatalf("xmlsec1 refused gwctl sign's signature: %v\n%s", err, out)
 			}
 		})
 	}
