@@ -1,56 +1,88 @@
 // Command gatewayd is the rehabilitation-case gateway service.
 //
-// Without --config it runs on embedded defaults: data under --data (default
-// var/), a development PKI generated in DATA/pki when missing. This build
-// prepares the data directory, the PKI and the validation pipeline and
-// checks that the schemas compile; the network service (HTTP/3 and HTTPS
-// with mutual TLS) is added by the gateway-service work.
+//	gatewayd --config FILE          production: everything from the YAML file (docs/operations.md)
+//	gatewayd [--data DIR] [--listen HOST:PORT]
+//	                                embedded defaults: data under DIR (default var/), a development
+//	                                PKI generated in DIR/pki when missing, SQLite, an embedded S3
+//	                                server on loopback; HTTPS and HTTP/3 on HOST:PORT (default
+//	                                127.0.0.1:8443, the same port for TCP and UDP)
+//
+// It stops gracefully on SIGINT or SIGTERM.
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
+	"os/signal"
+	"syscall"
 	"time"
 
 	_ "time/tzdata" // dates are read in Europe/Copenhagen on any machine
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
-	"github.com/rehabgw/rehabgw/certs"
-	"github.com/rehabgw/rehabgw/gateway/bundle"
-	"github.com/rehabgw/rehabgw/gateway/registry"
+	"github.com/rehabgw/rehabgw/gateway/config"
+	"github.com/rehabgw/rehabgw/gateway/service"
 )
 
 func main() {
-	data := flag.String("data", "var", "data directory (embedded-defaults mode)")
+	cfgPath := flag.String("config", "", "configuration file (YAML); without it, embedded defaults")
+	data := flag.String("data", "var", "data directory of the embedded defaults")
+	listen := flag.String("listen", "127.0.0.1:8443", "HOST:PORT for HTTPS (TCP) and HTTP/3 (UDP)")
 	flag.Parse()
-	log, err := zap.NewProduction()
+
+	var cfg *config.Config
+	var err error
+	if *cfgPath != "" {
+		cfg, err = config.Load(*cfgPath)
+	} else {
+		cfg = config.EmbeddedDefaults(*data, *listen)
+		err = cfg.Validate()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gatewayd:", err)
+		os.Exit(2)
+	}
+	log, err := newLogger(cfg.Log.Level)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gatewayd:", err)
 		os.Exit(2)
 	}
 	defer func() { _ = log.Sync() }()
-	if err := run(*data, log.Named("gatewayd")); err != nil {
-		log.Error("start-up failed", zap.Error(err))
+	if *cfgPath == "" {
+		generated, err := service.PrepareEmbedded(cfg, time.Now())
+		if err != nil {
+			log.Fatal("preparing the data directory failed", zap.Error(err))
+		}
+		if generated {
+			log.Info("generated a development PKI (never for production)", zap.String("dir", cfg.DevPKIDir()))
+		}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err = service.Run(ctx, cfg, log.Named("gatewayd"), func(g *service.Gateway) {
+		log.Info("gateway listening", zap.String("addr", g.Addr()), zap.String("transports", "https (tcp), http/3 (udp)"))
+		if *cfgPath == "" {
+			pki := cfg.DevPKIDir()
+			fmt.Fprintf(os.Stderr, "\nPush an example bundle:\n\n  bin/gwctl example --purpose forberedelse --out /tmp/b1 --cert %[1]s/kommune-101.crt --key %[1]s/kommune-101.key && \\\n  bin/gwctl push --gateway https://%[2]s --cert %[1]s/kommune-101.crt --key %[1]s/kommune-101.key --ca %[1]s/ca.crt /tmp/b1\n\n", pki, g.Addr())
+		}
+	})
+	if err != nil {
+		log.Error("gatewayd stopped with an error", zap.Error(err))
 		os.Exit(1)
 	}
 }
 
-func run(data string, log *zap.Logger) error {
-	pki := filepath.Join(data, "pki")
-	if _, err := os.Stat(filepath.Join(pki, "ca.crt")); os.IsNotExist(err) {
-		if err := certs.GenerateDev(pki, certs.DevOptions{Now: time.Now(), Registry: registry.Default()}); err != nil {
-			return fmt.Errorf("generate development PKI: %w", err)
-		}
-		log.Info("generated development PKI", zap.String("dir", pki))
+func newLogger(level string) (*zap.Logger, error) {
+	var lvl zapcore.Level
+	if err := lvl.Set(level); err != nil {
+		return nil, fmt.Errorf("log.level: %w", err)
 	}
-	if _, err := bundle.NewValidator(bundle.Config{}); err != nil {
-		return err
-	}
-	log.Info("schemas compiled and development PKI ready; the network service is not part of this build",
-		zap.String("data", data),
-		zap.String("try", "bin/gwctl example --purpose forberedelse --out /tmp/b1 && bin/gwctl validate /tmp/b1"))
-	return nil
+	cfg := zap.NewProductionConfig()
+	cfg.Level = zap.NewAtomicLevelAt(lvl)
+	cfg.Sampling = nil
+	return cfg.Build()
 }

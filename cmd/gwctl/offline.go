@@ -30,8 +30,8 @@ func newValidator() (*bundle.Validator, error) {
 
 func (a *app) exampleCmd() *cobra.Command {
 	var (
-		purpose, out, meeting, cpr, gln, sender, certPath, keyPath string
-		large, fixed                                               bool
+		purpose, out, meeting, cpr, gln, sender, certPath, keyPath, replyTo string
+		large, fixed                                                        bool
 	)
 	cmd := &cobra.Command{
 		Use:   "example --purpose P --out DIR",
@@ -52,7 +52,12 @@ is signed as well; otherwise sign it with 'gwctl sign'.`,
 			if _, ok := bundle.SpecOf(p); !ok {
 				return usageErr("--purpose must be one of %v", bundle.Purposes())
 			}
-			o := example.Options{Purpose: p, Large: large, CPR: cpr, GPGLN: gln, Sender: sender}
+			o := example.Options{Purpose: p, Large: large, CPR: cpr, GPGLN: gln, Sender: sender, InReplyTo: replyTo}
+			if replyTo != "" {
+				if _, err := uuid.Parse(replyTo); err != nil {
+					return usageErr("--in-reply-to must be a bundle ID (UUID)")
+				}
+			}
 			if cpr != "" && !ident.ValidCPRFormat(cpr) {
 				return usageErr("--cpr is not ten digits starting with a valid date")
 			}
@@ -103,6 +108,7 @@ is signed as well; otherwise sign it with 'gwctl sign'.`,
 	f.StringVar(&sender, "sender", "", "sending organisation (registry ID, e.g. kommune-751)")
 	f.StringVar(&certPath, "cert", "", "sign with this certificate (PEM)")
 	f.StringVar(&keyPath, "key", "", "sign with this private key (PEM)")
+	f.StringVar(&replyTo, "in-reply-to", "", "for replies: the bundle ID answered")
 	f.BoolVar(&fixed, "fixed", false, "reproducible content: fixed dates and a bundle ID derived from the case (used for examples/)")
 	return cmd
 }

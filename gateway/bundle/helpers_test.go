@@ -127,5 +127,4 @@ func find(root *etree.Element, path string) *etree.Element {
 	return el
 }
 
-
 func largeOpt(o *example.Options) { o.Large = true }

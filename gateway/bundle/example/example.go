@@ -22,15 +22,16 @@ var namespace = uuid.MustParse("6f1c2b0e-8f5e-4a57-9d8a-0c4a3e1f2b7d")
 // Options choose the example. Zero fields take the defaults of
 // sample.DefaultParams and of the purpose.
 type Options struct {
-	Purpose  bundle.Purpose
-	Sender   string    // registry ID; default kommune-101 for municipal purposes, its region for replies
-	Meeting  time.Time // zero: the sample's meeting date
-	Created  time.Time // zero: the sample's creation time
-	CPR      string    // override the citizen's CPR number
-	GPGLN    string    // override the GP's GLN
-	Large    bool      // 5,000+ element documents and a >= 20 MiB attachment
-	BundleID string    // default: derived deterministically from purpose and case
-	Registry *registry.Registry
+	Purpose   bundle.Purpose
+	Sender    string    // registry ID; default kommune-101 for municipal purposes, its region for replies
+	Meeting   time.Time // zero: the sample's meeting date
+	Created   time.Time // zero: the sample's creation time
+	CPR       string    // override the citizen's CPR number
+	GPGLN     string    // override the GP's GLN
+	Large     bool      // 5,000+ element documents and a >= 20 MiB attachment
+	BundleID  string    // default: derived deterministically from purpose and case
+	InReplyTo string    // for replies; default: the deterministic ID of the example answered
+	Registry  *registry.Registry
 }
 
 // ReplyBundleID is the bundle ID a reply example answers: the deterministic
@@ -114,6 +115,9 @@ func Build(o Options) (*bundle.Manifest, []bundle.PartSource, error) {
 	}
 	if spec.NeedsInReplyTo {
 		m.InReplyTo = ReplyBundleID(spec.RepliesTo, p.CaseID)
+	}
+	if o.InReplyTo != "" {
+		m.InReplyTo = o.InReplyTo
 	}
 	src := make([]bundle.PartSource, len(parts))
 	for i, sp := range parts {
