@@ -74,6 +74,7 @@ func main() {
 		log.Error("gatewayd stopped with an error", zap.Error(err))
 		os.Exit(1)
 	}
+	log.Info("gatewayd stopped")
 }
 
 func newLogger(level string) (*zap.Logger, error) {
