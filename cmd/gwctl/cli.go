@@ -54,7 +54,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	root.SetErr(stderr)
 	root.SetArgs(args)
 	root.AddCommand(a.exampleCmd(), a.validateCmd(), a.signCmd(), a.verifyCmd(), a.certsCmd(),
-		a.pushCmd(), a.inboxCmd(), a.fetchCmd(), a.ackCmd(), a.auditCmd())
+		a.pushCmd(), a.inboxCmd(), a.fetchCmd(), a.ackCmd(), a.auditCmd(), a.workdaysCmd())
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr("%v", err) })
 
 	err := root.Execute()
