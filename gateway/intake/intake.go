@@ -171,9 +171,13 @@ func (p *Pipeline) Push(ctx context.Context, c Caller, manifest []byte, src Sour
 		At: acc.Received, Actor: c.Identity, ActorOrg: c.Org, Action: "push",
 		BundleID: b.ID, CPR: b.CPR, Outcome: "ok",
 	})
-	if err != nil || !created {
-		// A concurrent identical push won the race, or the commit failed:
-		// this push's objects are not referenced by anything.
+	if err != nil && errs.KindOf(err) == errs.Unavailable {
+		// The outcome is unknown: the connection may have failed after the
+		// database committed. Ask again before deleting anything.
+		stored, created, err = p.commitOutcome(ctx, b, receipt, err, uploaded)
+	} else if err != nil || !created {
+		// A definite refusal, or a concurrent identical push won the race:
+		// this push's objects are referenced by nothing.
 		p.cleanup(uploaded)
 	}
 	if err != nil {
@@ -189,6 +193,45 @@ func (p *Pipeline) Push(ctx context.Context, c Caller, manifest []byte, src Sour
 		zap.String("org", c.Org), zap.String("purpose", b.Purpose), zap.Bool("created", created),
 		zap.Int64("bytes", m.TotalSize()), zap.Duration("duration", p.now().Sub(start)))
 	return &Result{BundleID: stored.ID, Receipt: stored.Acceptance, Created: created}, nil
+}
+
+// commitOutcome settles a commit whose outcome is unknown. If the bundle
+// is in the store with this push's manifest, the commit happened (or an
+// identical push's did) and the push succeeded. Otherwise the push fails
+// as unavailable and a retry settles it; the objects stay in every case,
+// because "not found" right after a lost reply proves nothing: the server
+// may still be finishing the COMMIT that another connection cannot see yet.
+// The janitor deletes them hours later if no committed bundle references
+// them.
+func (p *Pipeline) commitOutcome(ctx context.Context, b *store.Bundle, receipt []byte, commitErr error, uploaded []string) (*store.Bundle, bool, error) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	var lastErr error
+	for attempt := 0; attempt < 5; attempt++ {
+		got, err := p.Store.Bundle(rctx, b.ID)
+		switch {
+		case err == nil && got.ManifestSHA256 == b.ManifestSHA256:
+			p.log().Warn("commit reply lost; the bundle was committed", zap.String("bundle_id", b.ID))
+			created := string(got.Acceptance) == string(receipt)
+			if !created {
+				p.cleanup(uploaded) // an identical concurrent push committed its own objects
+			}
+			return got, created, nil
+		case err == nil:
+			p.cleanup(uploaded)
+			return nil, false, errs.E(errs.Conflict, "store.conflict", "another bundle with this ID was committed")
+		case errs.KindOf(err) == errs.NotFound:
+			// Possibly not yet visible: look again, then give up without deleting.
+		}
+		lastErr = err
+		select {
+		case <-rctx.Done():
+			attempt = 5
+		case <-time.After(time.Duration(100<<attempt) * time.Millisecond):
+		}
+	}
+	p.log().Warn("commit outcome unknown; objects left for the janitor", zap.String("bundle_id", b.ID), zap.Error(lastErr))
+	return nil, false, commitErr
 }
 
 // storeParts streams every part to blob storage through its PartCheck. It

@@ -334,3 +334,77 @@ func stripSig(t *testing.T, doc []byte) []byte {
 	}
 	return append(append([]byte{}, doc[:i]...), doc[j+len("</ds:Signature>"):]...)
 }
+
+// lostReply commits for real, then reports the connection as lost; with
+// down set, every later read fails as well.
+type lostReply struct {
+	store.Store
+	down bool
+}
+
+func (l *lostReply) CommitBundle(ctx context.Context, b *store.Bundle, d []store.Delivery, a store.AuditEntry) (*store.Bundle, bool, error) {
+	if _, _, err := l.Store.CommitBundle(ctx, b, d, a); err != nil {
+		return nil, false, err
+	}
+	return nil, false, errs.E(errs.Unavailable, "store.unavailable", "connection lost during COMMIT")
+}
+
+func (l *lostReply) Bundle(ctx context.Context, id string) (*store.Bundle, error) {
+	if l.down {
+		return nil, errs.E(errs.Unavailable, "store.unavailable", "still down")
+	}
+	return l.Store.Bundle(ctx, id)
+}
+
+func TestCommitReplyLost(t *testing.T) {
+	t.Run("ok/committed-despite-the-error", func(t *testing.T) {
+		f := newFixture(t)
+		f.p.Store = &lostReply{Store: f.store}
+		man, src := exampleBundle(t, id1)
+		res, err := f.p.Push(context.Background(), kbh, man, src)
+		if err != nil || !res.Created {
+			t.Fatalf("want the push reported as accepted, got %v", err)
+		}
+		if f.blobs.count() != 3 {
+			t.Fatalf("%d objects: the committed bundle's parts were deleted", f.blobs.count())
+		}
+	})
+	t.Run("fail/outcome-unknowable-keeps-objects", func(t *testing.T) {
+		f := newFixture(t)
+		ls := &lostReply{Store: f.store}
+		f.p.Store = ls
+		man, src := exampleBundle(t, id1)
+		// The first read (the idempotency check) must work; later ones fail.
+		f.p.Store = &downAfterFirstRead{lostReply: ls}
+		_, err := f.p.Push(context.Background(), kbh, man, src)
+		if errs.KindOf(err) != errs.Unavailable {
+			t.Fatalf("want unavailable, got %v", err)
+		}
+		if f.blobs.count() != 3 {
+			t.Fatalf("%d objects: parts deleted although the bundle may be committed", f.blobs.count())
+		}
+		// The bundle was in fact committed: a retry answers with the receipt
+		// and every part is there.
+		ls.down = false
+		f.p.Store = f.store
+		_, src2 := exampleBundle(t, id1)
+		res, err := f.p.Push(context.Background(), kbh, man, src2)
+		if err != nil || res.Created {
+			t.Fatalf("retry: %v", err)
+		}
+	})
+}
+
+// downAfterFirstRead lets the first Bundle call through and fails the rest.
+type downAfterFirstRead struct {
+	*lostReply
+	reads int
+}
+
+func (d *downAfterFirstRead) Bundle(ctx context.Context, id string) (*store.Bundle, error) {
+	d.reads++
+	if d.reads > 1 {
+		return nil, errs.E(errs.Unavailable, "store.unavailable", "still down")
+	}
+	return d.lostReply.Store.Bundle(ctx, id)
+}

@@ -64,14 +64,16 @@ func PrepareEmbedded(cfg *config.Config, now time.Time) (generated bool, err err
 
 // Open opens every resource of cfg (nothing listens yet). On error it
 // closes what it opened.
-func Open(ctx context.Context, cfg *config.Config, log *zap.Logger) (g *Gateway, err error) {
-	g = &Gateway{cfg: cfg, log: log}
+func Open(ctx context.Context, cfg *config.Config, log *zap.Logger) (_ *Gateway, err error) {
+	g := &Gateway{cfg: cfg, log: log}
 	defer func() {
 		if err != nil {
-			g.closeAll()
-			g = nil
+			_ = g.closeAll() // g stays valid here whatever Open returns
 		}
 	}()
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return nil, fmt.Errorf("data: %w", err)
+	}
 	reg := registry.Default()
 	if cfg.OperatorCVR != "" {
 		if reg, err = reg.WithOperatorCVR(cfg.OperatorCVR); err != nil {
