@@ -5,6 +5,11 @@ import (
 	"slices"
 	"strings"
 	"time"
+	// The Danish process reads dates in Europe/Copenhagen. Importing the
+	// embedded time zone database here (not only in the mains) makes it a
+	// dependency of this package, so it is registered before copenhagen is
+	// initialised, on any host.
+	_ "time/tzdata"
 
 	"github.com/rehabgw/rehabgw/gateway/errs"
 	"github.com/rehabgw/rehabgw/gateway/ident"
