@@ -225,45 +225,23 @@ func mediaMatches(mediaType string, head []byte) bool {
 	return false
 }
 
-// checkDocument validates a structured document: limits, the kind's schema
-// (chosen by the manifest's kind, so the root namespace must match it), and
-// that the document is about the manifest's case and citizen.
+// checkDocument validates a structured document in one streaming pass for
+// the limits and the rules (docRules), then libxml2 for the kind's schema
+// (chosen by the manifest's kind, so the root namespace must match it). The
+// rules' findings count only for a schema-valid document.
 func (v *Validator) checkDocument(m *Manifest, p Part, data []byte) error {
-	st, err := xmlsafe.Check(data, v.documentXML)
+	rules := newDocRules(m, p.Kind)
+	st, err := xmlsafe.CheckVisit(data, v.documentXML, rules)
 	if err != nil {
 		return err
 	}
 	if st.Root.Space != p.Kind.Namespace() {
 		return errs.E(errs.Invalid, "document.namespace", "a %s part has root namespace %s, not %q", p.Kind, p.Kind.Namespace(), clip(st.Root.Space)).At(1, "/"+clip(st.Root.Local))
 	}
-	schema := v.docs[p.Kind]
-	if err := schema.Validate(data); err != nil {
+	if err := v.docs[p.Kind].Validate(data); err != nil {
 		return err
 	}
-	doc := etree.NewDocument()
-	if err := doc.ReadFromBytes(data); err != nil {
-		return errs.Wrap(errs.Invalid, "xml.malformed", err, "document is not well-formed")
-	}
-	return CheckDocument(m, p.Kind, doc.Root())
-}
-
-// CheckDocument applies the rules that tie a schema-valid document to its
-// manifest, and the rules XSD 1.0 cannot express. Every document carries the
-// case at /<Root>/Sag/Sagsnummer and the citizen at /<Root>/Borger/CPR; a
-// mismatch means material about another person or case, the worst mistake
-// this gateway could pass on.
-func CheckDocument(m *Manifest, kind Kind, root *etree.Element) error {
-	var out errs.List
-	rootPath := "/" + root.Tag
-	caseID := childText(root, "Sag", "Sagsnummer")
-	if caseID != m.CaseID {
-		out = append(out, errs.E(errs.Invalid, "rule.case_mismatch", "the document's case number differs from the manifest's CaseID").At(0, rootPath+"/Sag/Sagsnummer"))
-	}
-	if cpr := childText(root, "Borger", "CPR"); cpr != m.Citizen.CPR {
-		out = append(out, errs.E(errs.Invalid, "rule.citizen_mismatch", "the document's citizen differs from the manifest's citizen").At(0, rootPath+"/Borger/CPR"))
-	}
-	out = append(out, documentRules(m, kind, root)...)
-	return out.Err()
+	return rules.result(st.Root.Local)
 }
 
 // childText returns the trimmed text of the element at the path of local

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -246,6 +247,11 @@ func (p *Pipeline) storeParts(ctx context.Context, m *bundle.Manifest, src Sourc
 	parts := make([]store.Part, len(m.Parts))
 	done := make([]bool, len(m.Parts))
 	var keys []string
+	// A structured document's checks (limits, schema, rules: CPU only) run
+	// while the next part uploads, instead of after it.
+	var checks sync.WaitGroup
+	checkErr := make([]error, len(m.Parts))
+	defer checks.Wait()
 	for {
 		id, r, err := src.Next()
 		if errors.Is(err, io.EOF) {
@@ -285,10 +291,22 @@ func (p *Pipeline) storeParts(ctx context.Context, m *bundle.Manifest, src Sourc
 		if _, err := io.Copy(pc, io.LimitReader(r, 1)); err != nil {
 			return nil, keys, err
 		}
-		if err := pc.Finish(); err != nil {
+		if mp.Kind.Structured() {
+			checks.Add(1)
+			go func() {
+				defer checks.Done()
+				checkErr[i] = pc.Finish()
+			}()
+		} else if err := pc.Finish(); err != nil {
 			return nil, keys, err
 		}
 		parts[i] = store.Part{ID: mp.ID, Kind: string(mp.Kind), MediaType: mp.MediaType, Size: mp.Size, SHA256: mp.SHA256, BlobKey: key}
+	}
+	checks.Wait()
+	for _, err := range checkErr {
+		if err != nil {
+			return nil, keys, err
+		}
 	}
 	for i, ok := range done {
 		if !ok {

@@ -95,8 +95,23 @@ func fail(kind errs.Kind, code string, line int, format string, args ...any) err
 	return errs.E(kind, code, format, args...).At(line, "")
 }
 
+// Visitor sees the elements of a document that passes the gate, in one
+// streaming pass, so callers can apply their own rules without parsing the
+// document again. Names are namespace-resolved; text is the character data
+// directly inside the current element (it may arrive in several pieces).
+type Visitor interface {
+	Start(name xml.Name, line int)
+	Text(text []byte)
+	End(name xml.Name)
+}
+
 // Check applies the limits and the refusals listed in the package comment.
-func Check(data []byte, lim Limits) (*Stats, error) {
+func Check(data []byte, lim Limits) (*Stats, error) { return CheckVisit(data, lim, nil) }
+
+// CheckVisit is Check that also feeds every element to v (nil: none). v sees
+// only a prefix of a document that fails; its findings count only when
+// CheckVisit returns no error.
+func CheckVisit(data []byte, lim Limits, v Visitor) (*Stats, error) {
 	lim = lim.withDefaults()
 	if int64(len(data)) > lim.MaxBytes {
 		return nil, errs.E(errs.TooLarge, "xml.too_large", "document is %d bytes, the limit is %d", len(data), lim.MaxBytes)
@@ -176,7 +191,13 @@ func Check(data []byte, lim Limits) (*Stats, error) {
 				}
 				seen[a.Name] = struct{}{}
 			}
+			if v != nil {
+				v.Start(t.Name, line)
+			}
 		case xml.EndElement:
+			if v != nil {
+				v.End(t.Name)
+			}
 			depth--
 			if depth == 0 {
 				rootClosed = true
@@ -184,6 +205,9 @@ func Check(data []byte, lim Limits) (*Stats, error) {
 		case xml.CharData:
 			if depth == 0 && len(bytes.TrimSpace(t)) > 0 {
 				return nil, fail(errs.Invalid, "xml.malformed", line, "text outside the root element")
+			}
+			if v != nil && depth > 0 {
+				v.Text(t)
 			}
 		case xml.Comment:
 			return nil, fail(errs.Invalid, "xml.comment", line, "comments are not allowed")
