@@ -52,8 +52,15 @@ test: deps
 	$(GO) vet $(PKGS)
 	$(GO) test -count=1 $(PKGS)
 
+# The end-to-end benchmarks (internal/bench) run a fixed number of pushes:
+# 20 typical bundles per run (plus one untimed warm-up), and one 200 MiB
+# attachment per run, each to a fresh gatewayd process. Their PostgreSQL and
+# MinIO variants need REHABGW_TEST_PG (or the local server) and MinIO
+# (REHABGW_TEST_S3, or `scripts/minio.sh install`); they are skipped without.
 bench: deps
 	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) -count=5 ./gateway/... | tee bench.out
+	$(GO) test -run='^$$' -v -bench='^Benchmark(Ingest|PlainPut|IngestVsPut)$$' -benchmem -benchtime=20x -count=5 ./internal/bench | tee -a bench.out
+	$(GO) test -run='^$$' -v -bench='^BenchmarkLargeAttachment$$' -benchmem -benchtime=1x -count=5 -timeout=30m ./internal/bench | tee -a bench.out
 	@$(GO) run ./internal/benchreport < bench.out
 
 lint: deps
