@@ -147,7 +147,7 @@ func TestOnlineFlow(t *testing.T) {
 			// Operators: the citizen's audit trail and the whole chain.
 			op := as(addr, pki, "operator", tr)
 			out = must(t, 0, append([]string{"audit", "--cpr", cpr}, op...)...)
-			for _, action := range []string{`"push"`, `"read-manifest"`, `"read-part"`, `"ack"`} {
+			for _, action := range []string{`"push"`, `"read-manifest"`, `"read-part"`, `"ack"`, `"denied"`} {
 				if !strings.Contains(out, action) {
 					t.Errorf("audit export lacks %s", action)
 				}
@@ -182,6 +182,56 @@ func TestPushExitCodes(t *testing.T) {
 	// Missing connection flags: usage.
 	must(t, 2, "push", b)
 	must(t, 0, append([]string{"push"}, append(kbh, b)...)...)
+}
+
+// TestCorruptedObjectIsNeverServed flips one byte of a stored part in the
+// embedded S3 server's files: the gateway re-checks the SHA-256 on the way
+// out and aborts the response, so the recipient never gets a complete
+// download of wrong bytes, and gwctl fetch leaves nothing behind.
+func TestCorruptedObjectIsNeverServed(t *testing.T) {
+	data := t.TempDir()
+	cfg := config.EmbeddedDefaults(data, "127.0.0.1:0")
+	if _, err := service.PrepareEmbedded(cfg, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	g, err := service.Open(context.Background(), cfg, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close(context.Background())
+	addr, pki := g.Addr(), cfg.DevPKIDir()
+	b := filepath.Join(t.TempDir(), "b")
+	must(t, 0, "example", "--purpose", "henvisning", "--out", b, "--cert", filepath.Join(pki, "kommune-101.crt"), "--key", filepath.Join(pki, "kommune-101.key"))
+	must(t, 0, append([]string{"push"}, append(as(addr, pki, "kommune-101", "tcp"), b)...)...)
+	pdf, _ := os.ReadFile(filepath.Join(b, "laegeattest-le265.pdf"))
+
+	corrupted := 0
+	filepath.WalkDir(filepath.Join(data, "blobs", "buckets"), func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		if got, _ := os.ReadFile(p); bytes.Equal(got, pdf) {
+			got[len(got)/2] ^= 0x20
+			os.WriteFile(p, got, 0o600)
+			corrupted++
+		}
+		return nil
+	})
+	if corrupted != 1 {
+		t.Fatalf("found %d stored copies of the PDF to corrupt, want 1", corrupted)
+	}
+	out := filepath.Join(t.TempDir(), "got")
+	code, _, errOut := gwctl(t, append([]string{"fetch", bundleID(t, b), "--out", out}, as(addr, pki, "region-1084", "tcp")...)...)
+	if code == 0 {
+		t.Fatal("a corrupted part was fetched as if it were whole")
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Fatalf("fetch left %s behind", out)
+	}
+	t.Logf("fetch of the corrupted bundle: exit %d: %s", code, strings.TrimSpace(errOut))
 }
 
 func bundleID(t *testing.T, dir string) string {
