@@ -7,9 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime/multipart"
 	"net/http"
-	"net/textproto"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -137,7 +135,12 @@ unreachable or unavailable (5xx): retry later, a retry is always safe.`,
 			if f, ok := a.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) && m.TotalSize() > 4<<20 {
 				bar = progressbar.DefaultBytes(m.TotalSize(), "pushing "+m.BundleID[:8])
 			}
-			body, contentType := multipartBody(manifest, m, d, bar)
+			var progress io.Writer
+			if bar != nil {
+				progress = bar
+				defer func() { _ = bar.Finish() }()
+			}
+			body, contentType := client.BundleBody(manifest, bodyParts(m, d), progress)
 			ctx := cmd.Context()
 			resp, err := cl.Post(ctx, "/v1/bundles", contentType, body)
 			if err != nil {
@@ -171,52 +174,13 @@ unreachable or unavailable (5xx): retry later, a retry is always safe.`,
 	return cmd
 }
 
-// multipartBody streams the manifest and every part as multipart/related.
-func multipartBody(manifest []byte, m *bundle.Manifest, d *bundle.Dir, bar *progressbar.ProgressBar) (io.Reader, string) {
-	pr, pw := io.Pipe()
-	mw := multipart.NewWriter(pw)
-	go func() {
-		err := func() error {
-			h := textproto.MIMEHeader{}
-			h.Set("Content-Type", "application/xml")
-			h.Set("Content-ID", "<"+bundle.ManifestFile+">")
-			w, err := mw.CreatePart(h)
-			if err != nil {
-				return err
-			}
-			if _, err := w.Write(manifest); err != nil {
-				return err
-			}
-			for _, p := range m.Parts {
-				h := textproto.MIMEHeader{}
-				h.Set("Content-Type", p.MediaType)
-				h.Set("Content-ID", "<"+p.ID+">")
-				w, err := mw.CreatePart(h)
-				if err != nil {
-					return err
-				}
-				f, err := d.Open(p.ID)
-				if err != nil {
-					return err
-				}
-				dst := io.Writer(w)
-				if bar != nil {
-					dst = io.MultiWriter(w, bar)
-				}
-				_, err = io.Copy(dst, f)
-				f.Close()
-				if err != nil {
-					return err
-				}
-			}
-			return mw.Close()
-		}()
-		if bar != nil {
-			_ = bar.Finish()
-		}
-		pw.CloseWithError(err)
-	}()
-	return pr, "multipart/related; boundary=" + mw.Boundary() + `; type="application/xml"`
+// bodyParts lists a bundle directory's parts for client.BundleBody.
+func bodyParts(m *bundle.Manifest, d *bundle.Dir) []client.BodyPart {
+	out := make([]client.BodyPart, len(m.Parts))
+	for i, p := range m.Parts {
+		out[i] = client.BodyPart{ID: p.ID, MediaType: p.MediaType, Open: func() (io.ReadCloser, error) { return d.Open(p.ID) }}
+	}
+	return out
 }
 
 type inboxEntry struct {

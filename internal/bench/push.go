@@ -4,56 +4,19 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"mime/multipart"
 	"net/http"
-	"net/textproto"
 
 	"github.com/rehabgw/rehabgw/client"
-	"github.com/rehabgw/rehabgw/gateway/bundle"
 )
 
 // Body streams the manifest and every part as multipart/related, exactly
-// as `gwctl push` does (cmd/gwctl/online.go, multipartBody): the manifest
-// first with Content-ID <manifest.xml>, then each part in manifest order with
-// its part ID as Content-ID, through a pipe, so no part is ever held whole.
+// as `gwctl push` does (client.BundleBody), so no part is ever held whole.
 func (b *Bundle) Body(manifest []byte) (io.Reader, string) {
-	pr, pw := io.Pipe()
-	mw := multipart.NewWriter(pw)
-	go func() {
-		err := func() error {
-			h := textproto.MIMEHeader{}
-			h.Set("Content-Type", "application/xml")
-			h.Set("Content-ID", "<"+bundle.ManifestFile+">")
-			w, err := mw.CreatePart(h)
-			if err != nil {
-				return err
-			}
-			if _, err := w.Write(manifest); err != nil {
-				return err
-			}
-			for _, p := range b.Manifest.Parts {
-				h := textproto.MIMEHeader{}
-				h.Set("Content-Type", p.MediaType)
-				h.Set("Content-ID", "<"+p.ID+">")
-				w, err := mw.CreatePart(h)
-				if err != nil {
-					return err
-				}
-				f, err := b.Open(p.ID)
-				if err != nil {
-					return err
-				}
-				_, err = io.Copy(w, f)
-				f.Close()
-				if err != nil {
-					return err
-				}
-			}
-			return mw.Close()
-		}()
-		pw.CloseWithError(err)
-	}()
-	return pr, "multipart/related; boundary=" + mw.Boundary() + `; type="application/xml"`
+	parts := make([]client.BodyPart, len(b.Manifest.Parts))
+	for i, p := range b.Manifest.Parts {
+		parts[i] = client.BodyPart{ID: p.ID, MediaType: p.MediaType, Open: func() (io.ReadCloser, error) { return b.Open(p.ID) }}
+	}
+	return client.BundleBody(manifest, parts, nil)
 }
 
 // Push sends one bundle with its signed manifest and reads the receipt. It

@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"mime/multipart"
-	"net/textproto"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -135,14 +133,13 @@ type PushResult struct {
 // first, then every part, as gwctl push does) and returns the answer. An
 // error means no answer arrived (the connection failed).
 func Push(ctx context.Context, c *client.Client, b *Bundle) (*PushResult, error) {
-	pr, pw := io.Pipe()
-	mw := multipart.NewWriter(pw)
-	go func() {
-		pw.CloseWithError(writeMultipart(mw, b))
-	}()
-	resp, err := c.Post(ctx, "/v1/bundles", "multipart/related; boundary="+mw.Boundary()+`; type="application/xml"`, pr)
+	parts := make([]client.BodyPart, len(b.Parts))
+	for i, p := range b.Parts {
+		parts[i] = client.BodyPart{ID: p.ID, MediaType: p.MediaType, Open: func() (io.ReadCloser, error) { return os.Open(filepath.Join(b.Dir, p.ID)) }}
+	}
+	req, ct := client.BundleBody(b.Manifest, parts, nil)
+	resp, err := c.Post(ctx, "/v1/bundles", ct, req)
 	if err != nil {
-		_ = pr.CloseWithError(err)
 		return nil, err
 	}
 	defer resp.Body.Close()
@@ -157,38 +154,6 @@ func Push(ctx context.Context, c *client.Client, b *Bundle) (*PushResult, error)
 		res.Code = p.Code
 	}
 	return res, nil
-}
-
-func writeMultipart(mw *multipart.Writer, b *Bundle) error {
-	h := textproto.MIMEHeader{}
-	h.Set("Content-Type", "application/xml")
-	h.Set("Content-ID", "<"+bundle.ManifestFile+">")
-	w, err := mw.CreatePart(h)
-	if err != nil {
-		return err
-	}
-	if _, err := w.Write(b.Manifest); err != nil {
-		return err
-	}
-	for _, p := range b.Parts {
-		h := textproto.MIMEHeader{}
-		h.Set("Content-Type", p.MediaType)
-		h.Set("Content-ID", "<"+p.ID+">")
-		w, err := mw.CreatePart(h)
-		if err != nil {
-			return err
-		}
-		f, err := os.Open(filepath.Join(b.Dir, p.ID))
-		if err != nil {
-			return err
-		}
-		_, err = io.Copy(w, f)
-		f.Close()
-		if err != nil {
-			return err
-		}
-	}
-	return mw.Close()
 }
 
 // Delivery is one inbox entry.
