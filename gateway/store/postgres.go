@@ -250,6 +250,13 @@ func utcPtr(t *time.Time) *time.Time {
 
 // CommitBundle implements Store.
 func (p *Postgres) CommitBundle(ctx context.Context, b *Bundle, deliveries []Delivery, audit AuditEntry) (*Bundle, bool, error) {
+	return p.commitBundle(ctx, b, deliveries, audit, nil)
+}
+
+// commitBundle is CommitBundle; when the bundle is created and then is not
+// nil, then runs in the same transaction after the bundle's rows are
+// written, and its error undoes them (CommitBundleWithCase).
+func (p *Postgres) commitBundle(ctx context.Context, b *Bundle, deliveries []Delivery, audit AuditEntry, then func(ctx context.Context, tx pgx.Tx) error) (*Bundle, bool, error) {
 	nb, nds, audit, err := prepareCommit(b, deliveries, audit)
 	if err != nil {
 		return nil, false, err
@@ -307,6 +314,11 @@ func (p *Postgres) CommitBundle(ctx context.Context, b *Bundle, deliveries []Del
 		queueAudit(w, &e)
 		if err := tx.SendBatch(ctx, w).Close(); err != nil {
 			return err
+		}
+		if then != nil {
+			if err := then(ctx, tx); err != nil {
+				return err
+			}
 		}
 		stored, created = nb, true
 		return nil

@@ -151,6 +151,17 @@ func TestPostgres(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return openPG(t, pgSchema(t)) })
 }
 
+func TestPostgresDeadlines(t *testing.T) {
+	storetest.RunDeadlines(t, func(t *testing.T) storetest.DeadlineStore { return openPG(t, pgSchema(t)) })
+}
+
+// TestPostgresDeadlinesTwoPools: breach detection from two stores (two
+// processes' pools) on one schema records each breach once.
+func TestPostgresDeadlinesTwoPools(t *testing.T) {
+	dsn := pgSchema(t)
+	storetest.DeadlineConcurrent(t, openPG(t, dsn), openPG(t, dsn))
+}
+
 // TestPostgresTwoPools: several stores (separate pools, as separate
 // processes would have) open one new schema at once, so their migrations
 // race, and then commit concurrently: the ordering and the chain hold.

@@ -183,6 +183,13 @@ func parseSQLiteTimePtr(s sql.NullString) (*time.Time, error) {
 
 // CommitBundle implements Store.
 func (s *SQLite) CommitBundle(ctx context.Context, b *Bundle, deliveries []Delivery, audit AuditEntry) (*Bundle, bool, error) {
+	return s.commitBundle(ctx, b, deliveries, audit, nil)
+}
+
+// commitBundle is CommitBundle; when the bundle is created and then is not
+// nil, then runs in the same transaction after the bundle's rows are
+// written, and its error undoes them (CommitBundleWithCase).
+func (s *SQLite) commitBundle(ctx context.Context, b *Bundle, deliveries []Delivery, audit AuditEntry, then func(tx *sql.Tx) error) (*Bundle, bool, error) {
 	nb, nds, audit, err := prepareCommit(b, deliveries, audit)
 	if err != nil {
 		return nil, false, err
@@ -232,6 +239,11 @@ func (s *SQLite) CommitBundle(ctx context.Context, b *Bundle, deliveries []Deliv
 		}
 		if err := sqliteAppendAudit(ctx, tx, &audit); err != nil {
 			return err
+		}
+		if then != nil {
+			if err := then(tx); err != nil {
+				return err
+			}
 		}
 		stored, created = nb, true
 		return nil

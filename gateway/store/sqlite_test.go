@@ -33,6 +33,19 @@ func TestSQLite(t *testing.T) {
 	})
 }
 
+func TestSQLiteDeadlines(t *testing.T) {
+	storetest.RunDeadlines(t, func(t *testing.T) storetest.DeadlineStore {
+		return openSQLite(t, filepath.Join(t.TempDir(), "gateway.db"))
+	})
+}
+
+// TestSQLiteDeadlinesTwoHandles: breach detection from two stores on one
+// file (two processes) records each breach once.
+func TestSQLiteDeadlinesTwoHandles(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gateway.db")
+	storetest.DeadlineConcurrent(t, openSQLite(t, path), openSQLite(t, path))
+}
+
 // TestSQLiteTwoHandles: two stores on one file stand for two processes;
 // BEGIN IMMEDIATE keeps the ordering and the chain between them.
 func TestSQLiteTwoHandles(t *testing.T) {
