@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/rehabgw/rehabgw/client"
 	"github.com/rehabgw/rehabgw/gateway/config"
 	"github.com/rehabgw/rehabgw/gateway/service"
 )
@@ -204,17 +206,22 @@ func TestCorruptedObjectIsNeverServed(t *testing.T) {
 	defer g.Close(context.Background())
 	addr, pki := g.Addr(), cfg.DevPKIDir()
 	b := filepath.Join(t.TempDir(), "b")
-	must(t, 0, "example", "--purpose", "henvisning", "--out", b, "--cert", filepath.Join(pki, "kommune-101.crt"), "--key", filepath.Join(pki, "kommune-101.key"))
+	// A part far larger than any transport buffer, so that bytes really
+	// leave the server before the digest can be checked.
+	must(t, 0, "example", "--large", "--purpose", "henvisning", "--out", b, "--cert", filepath.Join(pki, "kommune-101.crt"), "--key", filepath.Join(pki, "kommune-101.key"))
 	must(t, 0, append([]string{"push"}, append(as(addr, pki, "kommune-101", "tcp"), b)...)...)
-	pdf, _ := os.ReadFile(filepath.Join(b, "laegeattest-le265.pdf"))
+	pdf, _ := os.ReadFile(filepath.Join(b, "bilag-scanning.pdf"))
 
 	corrupted := 0
 	filepath.WalkDir(filepath.Join(data, "blobs", "buckets"), func(p string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
+		if st, _ := d.Info(); st.Size() != int64(len(pdf)) {
+			return nil
+		}
 		if got, _ := os.ReadFile(p); bytes.Equal(got, pdf) {
-			got[len(got)/2] ^= 0x20
+			got[len(got)-1000] ^= 0x20
 			os.WriteFile(p, got, 0o600)
 			corrupted++
 		}
@@ -222,6 +229,24 @@ func TestCorruptedObjectIsNeverServed(t *testing.T) {
 	})
 	if corrupted != 1 {
 		t.Fatalf("found %d stored copies of the PDF to corrupt, want 1", corrupted)
+	}
+	// On the wire, for any client: the response ends short with an error,
+	// never as a complete body of wrong bytes (the gateway holds back the
+	// part's last 64 KiB until the digest holds).
+	for _, tr := range []string{"tcp", "h3"} {
+		cl, err := client.New(client.Config{Gateway: "https://" + addr, CertFile: filepath.Join(pki, "region-1084.crt"),
+			KeyFile: filepath.Join(pki, "region-1084.key"), CAFile: filepath.Join(pki, "ca.crt"), Transport: tr})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := cl.Get(context.Background(), "/v1/bundles/"+bundleID(t, b)+"/parts/bilag-scanning.pdf")
+		if err == nil {
+			got, rerr := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if rerr == nil || len(got) > len(pdf)-64<<10 {
+				t.Fatalf("%s: %d of %d bytes of a corrupted part reached the client (read error %v); at most all but the last 64 KiB may", tr, len(got), len(pdf), rerr)
+			}
+		}
 	}
 	out := filepath.Join(t.TempDir(), "got")
 	code, _, errOut := gwctl(t, append([]string{"fetch", bundleID(t, b), "--out", out}, as(addr, pki, "region-1084", "tcp")...)...)

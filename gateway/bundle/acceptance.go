@@ -22,7 +22,7 @@ import (
 
 // AcceptanceLimits bound an acceptance document: the manifest limit plus its
 // base64 expansion.
-var AcceptanceLimits = xmlsafe.Limits{MaxBytes: 512 << 10, MaxDepth: 8, MaxElements: 900, MaxAttributes: 8, MaxNameLen: 64}
+var AcceptanceLimits = xmlsafe.Limits{MaxBytes: 512 << 10, MaxDepth: 8, MaxElements: 900, MaxAttributes: 8, MaxNameLen: 128}
 
 // Acceptance is the gateway's countersignature of an accepted bundle, and
 // the sender's receipt (schema schemas/acceptance-v1.xsd).
@@ -113,7 +113,7 @@ func Countersign(s *xmlsig.Signer, a *Acceptance) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.Sign(doc)
+	return s.SignWithLimits(doc, AcceptanceLimits)
 }
 
 // VerifyAcceptance checks a countersigned bundle: the gateway's signature on
@@ -156,7 +156,13 @@ func (v *Validator) VerifyAcceptance(data []byte, gateway, sender Trust) (*Accep
 	if hex.EncodeToString(sum[:]) != a.ManifestSHA256 {
 		return fail("acceptance.mismatch", "the carried manifest does not match ManifestSHA256")
 	}
-	m, mver, err := v.VerifyManifest(a.SignedManifest, sender)
+	// The sender's signature is judged at the time the gateway received
+	// the bundle (which the gateway vouches for with its own, current,
+	// signature): a bundle accepted before the sender's certificate expired
+	// stays verifiable afterwards.
+	atReceipt := *v
+	atReceipt.now = func() time.Time { return a.Received }
+	m, mver, err := atReceipt.VerifyManifest(a.SignedManifest, sender)
 	if err != nil {
 		return nil, nil, err
 	}

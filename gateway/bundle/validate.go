@@ -151,7 +151,9 @@ type PartCheck struct {
 func (v *Validator) BeginPart(m *Manifest, p Part) *PartCheck {
 	pc := &PartCheck{v: v, m: m, p: p, h: sha256.New()}
 	if p.Kind.Structured() && p.Size <= v.limits.MaxDocBytes {
-		pc.doc = bytes.NewBuffer(make([]byte, 0, p.Size))
+		// Grows with the bytes that actually arrive: a declared size costs
+		// nothing until the sender sends it.
+		pc.doc = bytes.NewBuffer(make([]byte, 0, min(p.Size, 64<<10)))
 	}
 	return pc
 }

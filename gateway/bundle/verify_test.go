@@ -2,7 +2,12 @@ package bundle_test
 
 import (
 	"bytes"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"flag"
+	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +21,8 @@ import (
 	"github.com/rehabgw/rehabgw/gateway/bundle/example"
 	"github.com/rehabgw/rehabgw/gateway/errs"
 	"github.com/rehabgw/rehabgw/gateway/registry"
+	"github.com/rehabgw/rehabgw/gateway/xmlsafe"
+	"github.com/rehabgw/rehabgw/gateway/xmlsig"
 	"github.com/rehabgw/rehabgw/internal/testenv"
 )
 
@@ -240,4 +247,97 @@ func partIDs(m *bundle.Manifest) []string {
 		out = append(out, p.ID)
 	}
 	return out
+}
+
+// shortLivedSigner issues a kommune-101 certificate from the throw-away test
+// CA that is valid only in [from, to].
+func shortLivedSigner(t *testing.T, from, to time.Time) *xmlsig.Signer {
+	t.Helper()
+	pki := filepath.Join(repoRoot(t), "testdata", "pki")
+	caKey, caChain, err := certs.LoadKeyPair(filepath.Join(pki, "ca.crt"), filepath.Join(pki, "ca.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: "Københavns Kommune", Organization: []string{"DEVELOPMENT ONLY"}, SerialNumber: "CVR:64942212-UID:short-lived"},
+		NotBefore:    from, NotAfter: to,
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, caChain[0], &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := x509.ParseCertificate(der)
+	s, err := xmlsig.NewSigner(key, []*x509.Certificate{leaf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestAcceptanceOutlivesTheSendersCertificate(t *testing.T) {
+	received := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	s := shortLivedSigner(t, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 6, 30, 0, 0, 0, 0, time.UTC))
+	dir := t.TempDir()
+	if _, err := example.Write(dir, example.Options{Purpose: bundle.Forberedelse}, s.Sign); err != nil {
+		t.Fatal(err)
+	}
+	signed := readFile(t, filepath.Join(dir, bundle.ManifestFile))
+	then, err := bundle.NewValidator(bundle.Config{Now: func() time.Time { return received }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, ver, err := then.VerifyManifest(signed, trust(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := signer(t, "gateway")
+	gid, _ := certs.IdentityOf(gw.Certificate())
+	a, _ := bundle.NewAcceptance(signed, m, ver.Certificate, gid.String(), received)
+	doc, err := bundle.Countersign(gw, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := newValidator(t) // 2026-11-26: the sender's certificate has expired
+	if _, _, err := later.VerifyManifest(signed, trust(t)); errs.CodeOf(err) != "sig.expired" {
+		t.Fatalf("the manifest alone should no longer verify today, got %v", err)
+	}
+	if _, _, err := later.VerifyAcceptance(doc, trust(t), trust(t)); err != nil {
+		t.Fatalf("an accepted bundle must stay verifiable after the sender's certificate expires: %v", err)
+	}
+}
+
+func TestAcceptanceOfAManifestAtTheSizeLimit(t *testing.T) {
+	v := newValidator(t)
+	dir, _ := writeExample(t, bundle.Forberedelse, false)
+	p := filepath.Join(dir, bundle.ManifestFile)
+	unsigned := readFile(t, p)
+	// Pad with whitespace (allowed, and kept by the signature) to just under
+	// the manifest limit, leaving room for the signature.
+	pad := int(xmlsafe.Manifest.MaxBytes) - len(unsigned) - 4096
+	padded := bytes.Replace(unsigned, []byte("</Manifest>"), append(bytes.Repeat([]byte(" "), pad), []byte("</Manifest>")...), 1)
+	signed, err := signer(t, "kommune-101").Sign(padded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, ver, err := v.VerifyManifest(signed, trust(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := signer(t, "gateway")
+	gid, _ := certs.IdentityOf(gw.Certificate())
+	a, _ := bundle.NewAcceptance(signed, m, ver.Certificate, gid.String(), fixedNow)
+	doc, err := bundle.Countersign(gw, a)
+	if err != nil {
+		t.Fatalf("a %d-byte manifest could not be countersigned: %v", len(signed), err)
+	}
+	if _, _, err := v.VerifyAcceptance(doc, trust(t), trust(t)); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -65,7 +65,7 @@ type Trust struct {
 type Store struct {
 	Driver string `yaml:"driver"` // sqlite | postgres
 	Path   string `yaml:"path"`   // sqlite file
-	DSN    string `yaml:"dsn"`    // postgres URL; may use ${ENV} for the password
+	DSN    string `yaml:"dsn"`    // postgres URL; keep the password out of it (use a .pgpass file or PGPASSWORD)
 }
 
 // Blob selects the S3 storage: embedded (default) or an external endpoint.

@@ -37,6 +37,13 @@ import (
 // BlobPrefix is the key prefix of every part object.
 const BlobPrefix = "parts/"
 
+// MaxPushDuration bounds a push from its first byte to its commit. It must
+// stay well under the janitor's grace period (config.JanitorGrace, 6 h):
+// the janitor deletes unreferenced objects older than that, and an object
+// of a push still running must never be among them. A push that takes
+// longer fails and commits nothing; a retry starts over.
+const MaxPushDuration = 2 * time.Hour
+
 // Caller is the authenticated client of a push (from its TLS certificate).
 type Caller struct {
 	Identity string // CVR:...-UID:...
@@ -70,6 +77,9 @@ type Pipeline struct {
 	// Committed is called after every commit that created a bundle (wakes
 	// long-polling inbox readers in this process).
 	Committed func()
+	// MaxDuration bounds one push (0 or more than MaxPushDuration:
+	// MaxPushDuration).
+	MaxDuration time.Duration
 }
 
 func (p *Pipeline) now() time.Time {
@@ -90,6 +100,12 @@ func (p *Pipeline) log() *zap.Logger {
 // On refusal nothing is stored but an audit entry of the refusal.
 func (p *Pipeline) Push(ctx context.Context, c Caller, manifest []byte, src Source) (res *Result, err error) {
 	start := p.now()
+	maxDur := p.MaxDuration
+	if maxDur <= 0 || maxDur > MaxPushDuration {
+		maxDur = MaxPushDuration
+	}
+	ctx, cancel := context.WithTimeout(ctx, maxDur)
+	defer cancel()
 	var bundleID, cpr string
 	defer func() {
 		if err == nil {
@@ -108,10 +124,14 @@ func (p *Pipeline) Push(ctx context.Context, c Caller, manifest []byte, src Sour
 	}()
 
 	m, ver, err := p.Validator.VerifyManifest(manifest, p.Trust)
+	if m != nil && ver != nil {
+		// The signature held: the citizen named is the one the sender
+		// vouches for, so the refusal belongs in that citizen's log too.
+		bundleID, cpr = m.BundleID, m.Citizen.CPR
+	}
 	if err != nil {
 		return nil, err
 	}
-	bundleID, cpr = m.BundleID, m.Citizen.CPR
 	if m.Sender.Organisation != c.Org {
 		return nil, errs.E(errs.Forbidden, "auth.sender_mismatch", "the client certificate belongs to %s, the manifest's sender is another organisation", c.Org)
 	}
@@ -122,6 +142,10 @@ func (p *Pipeline) Push(ctx context.Context, c Caller, manifest []byte, src Sour
 	if prev, err := p.Store.Bundle(ctx, m.BundleID); err == nil {
 		if prev.ManifestSHA256 != manifestSHA {
 			return nil, errs.E(errs.Conflict, "bundle.conflict", "bundle %s was accepted before with other content", m.BundleID)
+		}
+		if aerr := p.Store.Audit(ctx, store.AuditEntry{At: p.now(), Actor: c.Identity, ActorOrg: c.Org, Action: "push-duplicate",
+			BundleID: prev.ID, CPR: prev.CPR, Outcome: "ok"}); aerr != nil {
+			return nil, aerr
 		}
 		return &Result{BundleID: prev.ID, Receipt: prev.Acceptance}, nil
 	} else if errs.KindOf(err) != errs.NotFound {

@@ -16,6 +16,7 @@ import (
 	"github.com/rehabgw/rehabgw/certs"
 	"github.com/rehabgw/rehabgw/gateway/bundle"
 	"github.com/rehabgw/rehabgw/gateway/bundle/example"
+	"github.com/rehabgw/rehabgw/gateway/config"
 	"github.com/rehabgw/rehabgw/gateway/errs"
 	"github.com/rehabgw/rehabgw/gateway/intake"
 	"github.com/rehabgw/rehabgw/gateway/store"
@@ -407,4 +408,50 @@ func (d *downAfterFirstRead) Bundle(ctx context.Context, id string) (*store.Bund
 		return nil, errs.E(errs.Unavailable, "store.unavailable", "still down")
 	}
 	return d.lostReply.Store.Bundle(ctx, id)
+}
+
+// slowBlobs never finishes a Put before its context ends.
+type slowBlobs struct{ *memBlobs }
+
+func (s slowBlobs) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	<-ctx.Done()
+	return errs.Wrap(errs.Unavailable, "blob.unavailable", ctx.Err(), "timed out")
+}
+
+func TestPushIsBounded(t *testing.T) {
+	f := newFixture(t)
+	f.p.Blobs = slowBlobs{f.blobs}
+	f.p.MaxDuration = 100 * time.Millisecond
+	man, src := exampleBundle(t, id1)
+	start := time.Now()
+	_, err := f.p.Push(context.Background(), kbh, man, src)
+	if errs.KindOf(err) != errs.Unavailable {
+		t.Fatalf("want unavailable after the push deadline, got %v", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("the push deadline did not stop the push (%v)", d)
+	}
+	if _, err := f.store.Bundle(context.Background(), id1); errs.KindOf(err) != errs.NotFound {
+		t.Fatal("a push past its deadline was committed")
+	}
+	if intake.MaxPushDuration*2 > config.JanitorGrace {
+		t.Fatalf("MaxPushDuration %v is not well under the janitor's grace %v", intake.MaxPushDuration, config.JanitorGrace)
+	}
+}
+
+func TestIdenticalResendIsAudited(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	man, src := exampleBundle(t, id1)
+	if _, err := f.p.Push(ctx, kbh, man, src); err != nil {
+		t.Fatal(err)
+	}
+	src.i = 0
+	if _, err := f.p.Push(ctx, kbh, man, src); err != nil {
+		t.Fatal(err)
+	}
+	es, _ := f.store.AuditEntries(ctx, 0, 10)
+	if len(es) != 2 || es[1].Action != "push-duplicate" || es[1].CPR == "" || es[1].BundleID != id1 {
+		t.Fatalf("resend not audited with its citizen: %+v", es)
+	}
 }

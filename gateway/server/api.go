@@ -39,8 +39,9 @@ type API struct {
 	Log      *zap.Logger
 	Now      func() time.Time
 	// PollInterval bounds how late a long-polling reader sees a delivery
-	// committed by another gatewayd process (default 200 ms); deliveries
-	// committed by this process wake readers at once.
+	// committed by another gatewayd process (default 200 ms; see
+	// WatchCommits); deliveries committed by this process wake readers at
+	// once.
 	PollInterval time.Duration
 
 	once sync.Once
@@ -66,6 +67,27 @@ func (a *API) init() {
 // after each commit (wire Pipeline.Committed to it).
 func (a *API) Notify() { a.init(); a.wake.notify() }
 
+// WatchCommits wakes long-polling readers when another gatewayd process
+// commits: one cheap LastSeq query per PollInterval for the whole process,
+// however many readers wait. Run it for the gateway's lifetime.
+func (a *API) WatchCommits(ctx context.Context) {
+	a.init()
+	last, _ := a.Store.LastSeq(ctx)
+	t := time.NewTicker(a.PollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if seq, err := a.Store.LastSeq(ctx); err == nil && seq != last {
+			last = seq
+			a.wake.notify()
+		}
+	}
+}
+
 // Register adds the /v1 routes to mux.
 func (a *API) Register(mux *http.ServeMux) {
 	a.init()
@@ -87,12 +109,17 @@ func (a *API) caller(w http.ResponseWriter, r *http.Request) (*Caller, bool) {
 	return c, true
 }
 
-func (a *API) audit(ctx context.Context, c *Caller, action, bundleID, cpr, outcome, detail string) {
+// audit appends an entry. A read is served only after its entry is
+// written: the log must be complete (GDPR art. 15), so a failed append
+// makes the read fail as unavailable.
+func (a *API) audit(ctx context.Context, c *Caller, action, bundleID, cpr, outcome, detail string) error {
 	e := store.AuditEntry{At: a.Now(), Actor: c.Identity.String(), ActorOrg: c.Org.ID, Action: action,
 		BundleID: bundleID, CPR: cpr, Outcome: outcome, Detail: detail}
 	if err := a.Store.Audit(context.WithoutCancel(ctx), e); err != nil {
 		a.Log.Error("audit append failed", zap.String("action", action), zap.String("bundle_id", bundleID), zap.Error(err))
+		return errs.Wrap(errs.Unavailable, "audit.unavailable", err, "the access could not be recorded; nothing was served, retry later")
 	}
+	return nil
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -229,7 +256,7 @@ func (a *API) inbox(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusOK, map[string]any{"deliveries": out, "cursor": cursor})
 			return
 		}
-		t := time.NewTimer(min(a.PollInterval, time.Until(deadline)))
+		t := time.NewTimer(time.Until(deadline))
 		select {
 		case <-woken:
 		case <-t.C:
@@ -260,7 +287,7 @@ func (a *API) authorise(w http.ResponseWriter, r *http.Request, c *Caller, actio
 	b, err := a.Store.Bundle(r.Context(), id)
 	if err != nil {
 		if errs.KindOf(err) == errs.NotFound {
-			a.audit(r.Context(), c, "denied", "", "", "store.not_found", action)
+			_ = a.audit(r.Context(), c, "denied", "", "", "store.not_found", action+" "+clipID(id))
 		}
 		WriteProblem(w, r, err)
 		return nil, nil, false
@@ -277,7 +304,7 @@ func (a *API) authorise(w http.ResponseWriter, r *http.Request, c *Caller, actio
 		}
 	}
 	if !allowed {
-		a.audit(r.Context(), c, "denied", b.ID, b.CPR, "auth.not_addressed", action)
+		_ = a.audit(r.Context(), c, "denied", b.ID, b.CPR, "auth.not_addressed", action) // refused either way
 		WriteProblem(w, r, errs.E(errs.Forbidden, "auth.not_addressed", "this bundle is not addressed to your organisation"))
 		return nil, nil, false
 	}
@@ -295,7 +322,10 @@ func (a *API) getBundle(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	a.audit(r.Context(), c, "read-manifest", b.ID, b.CPR, "ok", "")
+	if err := a.audit(r.Context(), c, "read-manifest", b.ID, b.CPR, "ok", ""); err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
 	w.Header().Set("Content-Type", "application/xml")
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write(b.Acceptance)
@@ -335,21 +365,63 @@ func (a *API) getPart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer rc.Close()
-	a.audit(r.Context(), c, "read-part", b.ID, b.CPR, "ok", part.ID)
+	if err := a.audit(r.Context(), c, "read-part", b.ID, b.CPR, "ok", part.ID); err != nil {
+		WriteProblem(w, r, err)
+		return
+	}
 	sum, _ := hex.DecodeString(part.SHA256)
 	w.Header().Set("Content-Type", part.MediaType)
 	w.Header().Set("Content-Length", strconv.FormatInt(part.Size, 10))
 	w.Header().Set("Repr-Digest", "sha-256=:"+base64.StdEncoding.EncodeToString(sum)+":")
 	w.Header().Set("Cache-Control", "no-store")
 	h := sha256.New()
-	n, err := io.Copy(w, io.TeeReader(io.LimitReader(rc, part.Size+1), h))
-	if err != nil || n != part.Size || !digestIs(h, part.SHA256) {
+	hb := &holdback{w: w}
+	n, err := io.Copy(hb, io.TeeReader(io.LimitReader(rc, part.Size+1), h))
+	if err == nil && n == part.Size && digestIs(h, part.SHA256) {
+		err = hb.flush()
 		if err == nil {
-			a.Log.Error("integrity: a stored part does not match its digest; response aborted",
-				zap.String("bundle_id", b.ID), zap.String("part", part.ID), zap.Int64("bytes", n))
+			return
 		}
-		panic(http.ErrAbortHandler)
 	}
+	if err == nil {
+		a.Log.Error("integrity: a stored part does not match its digest; response aborted",
+			zap.String("bundle_id", b.ID), zap.String("part", part.ID), zap.Int64("bytes", n))
+	}
+	panic(http.ErrAbortHandler)
+}
+
+// holdbackSize is how much of a part's end is withheld until its digest
+// has been verified: a client never receives the complete length of a part
+// whose stored bytes are wrong, whatever the transport buffers.
+const holdbackSize = 64 << 10
+
+// holdback passes writes through except the last holdbackSize bytes.
+type holdback struct {
+	w   io.Writer
+	buf []byte
+}
+
+func (h *holdback) Write(p []byte) (int, error) {
+	h.buf = append(h.buf, p...)
+	if over := len(h.buf) - holdbackSize; over > 0 {
+		if _, err := h.w.Write(h.buf[:over]); err != nil {
+			return 0, err
+		}
+		h.buf = append(h.buf[:0], h.buf[over:]...)
+	}
+	return len(p), nil
+}
+
+func (h *holdback) flush() error {
+	_, err := h.w.Write(h.buf)
+	return err
+}
+
+func clipID(s string) string {
+	if len(s) > 64 {
+		s = s[:64]
+	}
+	return errs.Redact(s)
 }
 
 func digestIs(h hash.Hash, want string) bool {

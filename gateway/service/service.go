@@ -206,6 +206,11 @@ func (g *Gateway) Start() error {
 	g.bg.Add(1)
 	go func() {
 		defer g.bg.Done()
+		g.API.WatchCommits(ctx)
+	}()
+	g.bg.Add(1)
+	go func() {
+		defer g.bg.Done()
 		t := time.NewTicker(10 * time.Minute)
 		defer t.Stop()
 		for {

@@ -83,8 +83,11 @@ func (s *Signer) Certificate() *x509.Certificate { return s.chain[0] }
 // same ID rules Verify enforces. Before returning, Sign checks that its
 // output passes the structural policy and goxmldsig's verification, so it
 // never hands out a signature Verify would refuse for its form.
-func (s *Signer) Sign(doc []byte) ([]byte, error) {
-	lim := xmlsafe.Manifest
+func (s *Signer) Sign(doc []byte) ([]byte, error) { return s.SignWithLimits(doc, xmlsafe.Manifest) }
+
+// SignWithLimits is Sign for documents with other limits than a manifest's
+// (the gateway's Acceptance carries a whole manifest in base64).
+func (s *Signer) SignWithLimits(doc []byte, lim xmlsafe.Limits) ([]byte, error) {
 	t, err := parse(doc, lim)
 	if err != nil {
 		return nil, asInvalid(err)
