@@ -65,21 +65,22 @@ var Manifest = Limits{
 	MaxNameLen:    128,
 }
 
-func (l Limits) withDefaults() Limits {
+// Or fills the zero (or negative) fields of l from d.
+func (l Limits) Or(d Limits) Limits {
 	if l.MaxBytes <= 0 {
-		l.MaxBytes = Default.MaxBytes
+		l.MaxBytes = d.MaxBytes
 	}
 	if l.MaxDepth <= 0 {
-		l.MaxDepth = Default.MaxDepth
+		l.MaxDepth = d.MaxDepth
 	}
 	if l.MaxElements <= 0 {
-		l.MaxElements = Default.MaxElements
+		l.MaxElements = d.MaxElements
 	}
 	if l.MaxAttributes <= 0 {
-		l.MaxAttributes = Default.MaxAttributes
+		l.MaxAttributes = d.MaxAttributes
 	}
 	if l.MaxNameLen <= 0 {
-		l.MaxNameLen = Default.MaxNameLen
+		l.MaxNameLen = d.MaxNameLen
 	}
 	return l
 }
@@ -112,7 +113,7 @@ func Check(data []byte, lim Limits) (*Stats, error) { return CheckVisit(data, li
 // only a prefix of a document that fails; its findings count only when
 // CheckVisit returns no error.
 func CheckVisit(data []byte, lim Limits, v Visitor) (*Stats, error) {
-	lim = lim.withDefaults()
+	lim = lim.Or(Default)
 	if int64(len(data)) > lim.MaxBytes {
 		return nil, errs.E(errs.TooLarge, "xml.too_large", "document is %d bytes, the limit is %d", len(data), lim.MaxBytes)
 	}

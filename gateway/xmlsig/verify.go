@@ -40,27 +40,6 @@ type Verified struct {
 	Chain       []*x509.Certificate // leaf first, trust anchor last
 }
 
-// limitsOrManifest fills zero fields of l from xmlsafe.Manifest.
-func limitsOrManifest(l xmlsafe.Limits) xmlsafe.Limits {
-	m := xmlsafe.Manifest
-	if l.MaxBytes <= 0 {
-		l.MaxBytes = m.MaxBytes
-	}
-	if l.MaxDepth <= 0 {
-		l.MaxDepth = m.MaxDepth
-	}
-	if l.MaxElements <= 0 {
-		l.MaxElements = m.MaxElements
-	}
-	if l.MaxAttributes <= 0 {
-		l.MaxAttributes = m.MaxAttributes
-	}
-	if l.MaxNameLen <= 0 {
-		l.MaxNameLen = m.MaxNameLen
-	}
-	return l
-}
-
 // Verify checks doc under the strict policy of the package comment and p,
 // in this order, each with its own code: xmlsafe.Check; etree parse; root
 // name (sig.policy); root ID uniqueness (sig.policy); exactly one
@@ -82,7 +61,7 @@ func Verify(doc []byte, p Policy) (*Verified, error) {
 	if p.Now != nil {
 		now = p.Now
 	}
-	t, err := parse(doc, limitsOrManifest(p.Limits))
+	t, err := parse(doc, p.Limits.Or(xmlsafe.Manifest))
 	if err != nil {
 		return nil, err
 	}
