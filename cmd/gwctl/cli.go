@@ -9,7 +9,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rehabgw/rehabgw/gateway/bundle"
 	"github.com/rehabgw/rehabgw/gateway/errs"
+	"github.com/rehabgw/rehabgw/gateway/xmlsafe"
 )
 
 // Exit codes, stable for scripts.
@@ -33,7 +35,15 @@ func usageErr(format string, args ...any) error {
 	return &exitError{code: exitUsage, err: fmt.Errorf(format, args...)}
 }
 
-func ioErr(err error) error { return &exitError{code: exitUsage, err: err} }
+// ioErr classifies err as a usage or I/O error (exit 2), unless it already
+// carries an exit code.
+func ioErr(err error) error {
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return err
+	}
+	return &exitError{code: exitUsage, err: err}
+}
 
 // refused reports a bundle-level verdict: every reason on stderr, exit 1.
 func refused(err error) error { return &exitError{code: exitRefused, err: err} }
@@ -83,6 +93,22 @@ func (a *app) report(err error) {
 		return
 	}
 	fmt.Fprintf(a.stderr, "gwctl: %s\n", errs.Redact(strings.TrimSpace(err.Error())))
+}
+
+// readBundle opens a bundle directory and reads its manifest; the caller
+// closes the Dir. A failure to open is an I/O error; a failed manifest read
+// is returned as it is, for the caller to classify.
+func readBundle(dir string) (*bundle.Dir, []byte, error) {
+	d, err := bundle.OpenDir(dir)
+	if err != nil {
+		return nil, nil, ioErr(err)
+	}
+	data, err := d.ReadManifest(xmlsafe.Manifest.MaxBytes)
+	if err != nil {
+		d.Close()
+		return nil, nil, err
+	}
+	return d, data, nil
 }
 
 // existingDir checks a bundle directory argument.

@@ -165,18 +165,14 @@ on stdout); 2 usage or I/O error.`,
 			if err != nil {
 				return ioErr(err)
 			}
-			d, err := bundle.OpenDir(dir)
-			if err != nil {
-				return ioErr(err)
-			}
-			defer d.Close()
-			data, err := d.ReadManifest(xmlsafe.Manifest.MaxBytes)
+			d, data, err := readBundle(dir)
 			if err != nil {
 				if errs.KindOf(err) != errs.Other {
 					return a.verdict(err, asJSON)
 				}
 				return ioErr(err)
 			}
+			defer d.Close()
 			m, err := v.Manifest(data)
 			var all errs.List
 			all = append(all, errs.Flatten(err)...)
@@ -236,15 +232,11 @@ Exit 0 signed; 1 the manifest or certificate is refused; 2 usage or I/O error.`,
 			if err != nil {
 				return ioErr(err)
 			}
-			d, err := bundle.OpenDir(dir)
+			d, data, err := readBundle(dir)
 			if err != nil {
 				return ioErr(err)
 			}
-			data, err := d.ReadManifest(xmlsafe.Manifest.MaxBytes)
 			d.Close()
-			if err != nil {
-				return ioErr(err)
-			}
 			if resign {
 				if data, err = stripSignature(data); err != nil {
 					return refused(err)
@@ -338,15 +330,11 @@ Exit 0 everything holds; 1 something does not (reasons on stderr);
 			if err != nil {
 				return ioErr(err)
 			}
-			d, err := bundle.OpenDir(dir)
+			d, data, err := readBundle(dir)
 			if err != nil {
 				return ioErr(err)
 			}
 			defer d.Close()
-			data, err := d.ReadManifest(xmlsafe.Manifest.MaxBytes)
-			if err != nil {
-				return ioErr(err)
-			}
 			m, ver, err := v.VerifyManifest(data, bundle.Trust{Roots: roots})
 			if err != nil {
 				return a.verdict(err, asJSON)

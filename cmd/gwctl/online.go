@@ -26,7 +26,6 @@ import (
 	"github.com/rehabgw/rehabgw/gateway/ident"
 	"github.com/rehabgw/rehabgw/gateway/server"
 	"github.com/rehabgw/rehabgw/gateway/store"
-	"github.com/rehabgw/rehabgw/gateway/xmlsafe"
 )
 
 // conn holds the common connection flags.
@@ -114,15 +113,11 @@ unreachable or unavailable (5xx): retry later, a retry is always safe.`,
 			if err != nil {
 				return err
 			}
-			d, err := bundle.OpenDir(dir)
+			d, manifest, err := readBundle(dir)
 			if err != nil {
 				return ioErr(err)
 			}
 			defer d.Close()
-			manifest, err := d.ReadManifest(xmlsafe.Manifest.MaxBytes)
-			if err != nil {
-				return ioErr(err)
-			}
 			v, err := newValidator()
 			if err != nil {
 				return ioErr(err)
